@@ -98,7 +98,8 @@ def test_printed_indices_are_named_in_words_and_explained():
         target="on", variant="on", outcome="attainment")
     text = format_sensitivity(morris)
     header = text.split("\n\n")[1].splitlines()[0]  # words first, then the table
-    for words in ("mean absolute effect (mu*)", "mu* +/-", "spread of effects (sigma)"):
+    for words in ("mean absolute effect (mu*)", "mu*'s 95% CI half-width",
+                  "spread of effects (sigma)"):
         assert words in header
     assert "mean absolute change in the outcome" in text and "Sobol" not in text
     sobol = pd.DataFrame({"target": ["on - off"], "variant": ["on"], "outcome": ["attainment"],
@@ -113,8 +114,13 @@ def test_printed_indices_are_named_in_words_and_explained():
     # the level of the +/- is said, as the report says it (the terminal said "the confidence
     # interval" whatever --level was)
     assert "half the width of the 95% confidence interval" in " ".join(text.split())
+    # a half-width column says what it is and of which index, at its level, in which unit:
+    # "S1 +/-" and "ST +/-" said none of it
+    assert "S1's 95% CI half-width" in header and "ST's 95% CI half-width" in header
+    assert "+/-" not in text and "(a share of the variance, 0 to 1)" in " ".join(text.split())
     text = " ".join(format_sensitivity(sobol.assign(level=0.9)).split())
     assert "half the width of the 90% confidence interval" in text
+    assert "S1's 90% CI half-width" in text and "95%" not in text
 
 
 def _cart_data() -> tuple[pd.DataFrame, np.ndarray, dict]:

@@ -300,10 +300,15 @@ def sensitivity_plot(table: pd.DataFrame, path: str | Path | None = None):
     return fig
 
 
-#: the printed table's headings, in words (sensitivity.csv keeps the short names)
-SOBOL_HEADINGS = {"S1": "first-order share of variance (S1)", "S1_conf": "S1 +/-",
-                  "ST": "total share incl. interactions (ST)", "ST_conf": "ST +/-"}
-MORRIS_HEADINGS = {"mu_star": "mean absolute effect (mu*)", "mu_star_conf": "mu* +/-",
+#: the printed table's headings, in words (sensitivity.csv keeps the short names), ``{level}``
+#: the intervals' level: a half-width column is headed by its index and what it is (they read
+#: "S1 +/-", "mu* +/-", with no unit or meaning)
+SOBOL_HEADINGS = {"S1": "first-order share of variance (S1)",
+                  "S1_conf": "S1's {level} CI half-width",
+                  "ST": "total share incl. interactions (ST)",
+                  "ST_conf": "ST's {level} CI half-width"}
+MORRIS_HEADINGS = {"mu_star": "mean absolute effect (mu*)",
+                   "mu_star_conf": "mu*'s {level} CI half-width",
                    "sigma": "spread of effects (sigma)"}
 SOBOL_MEANING = (
     "Sobol indices: the share (0 to 1) of an outcome's variance across the uncertain "
@@ -315,14 +320,19 @@ MORRIS_MEANING = (
     "parameter moves across its full range, its overall influence; sigma is the spread of "
     "those changes: a sigma as large as mu* means the effect depends on the other parameters "
     "or is not a straight line.")
-ROWS_MEANING = ("Rows whose policy is 'variant - baseline' are about the policy's effect; "
-                "+/- is half the width of the {level} confidence interval.")
+ROWS_MEANING = ("Rows whose policy is 'variant - baseline' are about the policy's effect. A "
+                "'{level} CI half-width' is half the width of the {level} confidence interval "
+                "of the index it names, in that index's unit ({unit}): the index is its "
+                "estimate give or take that much.")
+#: the unit of each method's indices and their half-widths, as ROWS_MEANING says it
+INDEX_UNITS = {"sobol": "a share of the variance, 0 to 1", "morris": "the outcome's unit"}
 
 
 PAIRS_MEANING = (
     "Second-order Sobol indices (the design has second_order: true): S2 is the share of the "
     "variance that two parameters account for together, beyond what each does alone (their "
-    "interaction); +/- is half the width of the {level} confidence interval. Estimates near 0 "
+    "interaction); S2's {level} CI half-width is half the width of its {level} confidence "
+    "interval (a share of the variance, as S2). Estimates near 0 "
     "whose interval spans 0 show no interaction the design could detect.")
 
 
@@ -333,12 +343,13 @@ def format_pairs(pairs: pd.DataFrame) -> str:
     levels = pairs["level"].dropna().unique()
     level = percent_level(float(levels[0])) if len(levels) == 1 else "95%"
     shown = pairs.dropna(subset=["S2"])
-    words = textwrap.fill(PAIRS_MEANING.format(level=level), width=100)
+    words = textwrap.fill(PAIRS_MEANING.format(level=level), width=100,
+                          break_on_hyphens=False)
     if not len(shown):
         return words + "\n\n(no outcome varied)"
     out = shown[["target", "outcome", "parameter", "other", "S2", "S2_conf"]].rename(
         columns={"other": "with", "S2": "joint share beyond each alone (S2)",
-                 "S2_conf": "S2 +/-"})
+                 "S2_conf": f"S2's {level} CI half-width"})
     return words + "\n\n" + out.to_string(index=False,
                                             float_format=lambda v: rounded(v, ".3g"))
 
@@ -353,7 +364,10 @@ def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = No
     from srmsim.experiment.outcomes import get_outcome
 
     morris = (table["method"] == "morris").any()
-    headings = MORRIS_HEADINGS if morris else SOBOL_HEADINGS
+    levels = table["level"].dropna().unique() if "level" in table else []
+    level = percent_level(float(levels[0])) if len(levels) == 1 else "95%"
+    headings = {k: v.format(level=level)
+                for k, v in (MORRIS_HEADINGS if morris else SOBOL_HEADINGS).items()}
     # an outcome that did not vary has no indices: it printed as rows of NaN, unexplained
     constant = table[list(headings)].isna().all(axis=1)
     # outcomes by their labels, as the report and the experiment's table name them (the
@@ -373,10 +387,10 @@ def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = No
                                            strict=True)]
     out = out.assign(outcome=[label(o) for o in out["outcome"]]).rename(
         columns={**headings, "target": "policy (or effect)"})
-    levels = table["level"].dropna().unique() if "level" in table else []
-    level = percent_level(float(levels[0])) if len(levels) == 1 else "95%"
     words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " "
-                          + ROWS_MEANING.format(level=level), width=100)
+                          + ROWS_MEANING.format(level=level, unit=INDEX_UNITS[
+                              "morris" if morris else "sobol"]), width=100,
+                          break_on_hyphens=False)
     text = words + "\n\n" + (out.to_string(index=False, float_format=lambda v: rounded(v, ".3g"))
                              if len(out) else "(no outcome varied)")
     if flat:
@@ -390,6 +404,7 @@ def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = No
         if len(strays):
             text += "\n" + textwrap.fill(
                 f"{plural(len(strays), 'row')} above 1 or below 0: estimates from this many "
-                "design points stray outside the 0 to 1 the indices lie in (their +/- says by "
-                "how much they may be off); a design with a larger n narrows them.", width=100)
+                "design points stray outside the 0 to 1 the indices lie in (their CI "
+                "half-widths say by how much they may be off); a design with a larger n "
+                "narrows them.", width=100)
     return text
