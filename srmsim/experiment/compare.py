@@ -374,6 +374,42 @@ def _unchecked(runs: pd.DataFrame, outcomes: list[str]) -> list[str]:
     return list(outcomes)
 
 
+def share_bounds(info: Outcome, a: np.ndarray, b: np.ndarray, low: float, high: float
+                 ) -> tuple[float, float]:
+    """A t interval (``low`` to ``high``) of the mean paired difference of ``info``'s values
+    ``a`` minus ``b``, cut at -1 and +1 (-100 and +100 pp) where ``info`` is a share and
+    every value lies in 0 to 1: two shares differ by no more, and with 2 replications (t on
+    1 df, 12.7) the interval reached past them (-96.20 pp to +116.34 pp). The true difference
+    lies inside the bounds, so the cut interval holds it whenever the t interval does: the
+    same coverage, no claim of the impossible. The half-width (``half_width``) stays the t
+    interval's, the precision a sequential experiment stops on."""
+    if info.scale != "share" or not len(a) or not (
+            ((a >= 0) & (a <= 1)).all() and ((b >= 0) & (b <= 1)).all()):
+        return low, high
+    return max(low, -1.0), min(high, 1.0)
+
+
+def cut_at_bounds(effects: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``effects`` whose interval :func:`share_bounds` cut (narrower than the
+    difference give or take its half-width)."""
+    d, half = effects["difference"], effects["half_width"]
+    cut = (effects["ci_low"] > d - half + 1e-12) | (effects["ci_high"] < d + half - 1e-12)
+    return effects[cut.fillna(False).astype(bool)]
+
+
+def bounds_note(effects: pd.DataFrame) -> str:
+    """Says an interval of a difference of shares was cut at -100 or +100 pp ("" if none)."""
+    if effects.empty or not {"half_width", "ci_low", "ci_high"} <= set(effects.columns):
+        return ""
+    cut = cut_at_bounds(effects)
+    if cut.empty:
+        return ""
+    return (f"{plural(len(cut), 'interval')} of a difference of shares reached past -100 or "
+            f"+100 pp (few replications: a wide t interval) and {agree(len(cut), 'is', 'are')} "
+            "cut there, the most two shares can differ; cut, an interval holds the true "
+            "difference whenever the t interval does (docs/reports.md).")
+
+
 def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                   level: float = 0.95, registry: Mapping[str, Outcome] | None = None,
                   order: list[str] | None = None) -> pd.DataFrame:
@@ -441,6 +477,7 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                     vr = vr if np.isfinite(vr) else np.nan
             else:
                 sd, half, vr = np.nan, np.nan, np.nan
+            low, high = share_bounds(info, a, b, mean_d - half, mean_d + half)
             mb = float(b.mean()) if n else np.nan
             rel = mean_d / mb if n and info.ratio and mb > 0 else np.nan
             rel_low = rel_high = np.nan
@@ -452,11 +489,11 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                 "variant": variant, "baseline": baseline, "outcome": outcome,
                 "label": info.label, "unit": info.unit, "replications": n,
                 "mean_variant": float(a.mean()) if n else np.nan, "mean_baseline": mb,
-                "difference": mean_d, "ci_low": mean_d - half, "ci_high": mean_d + half,
+                "difference": mean_d, "ci_low": low, "ci_high": high,
                 "half_width": half, "relative_change": rel, "relative_low": rel_low,
                 "relative_high": rel_high,
                 # no interval is not "no clear change": say that nothing (finite) was measured
-                "verdict": (info.verdict(mean_d - half, mean_d + half) if n >= 2 else
+                "verdict": (info.verdict(low, high) if n >= 2 else
                             "one run: no interval" if n else
                             f"not measured: beyond {BEYOND_TEXT}"
                             if (variant, outcome) in lost_beyond else "not measured"),
@@ -930,7 +967,8 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
     text += "".join(f"\nnote: {note}" for note in (no_spread_note(effects, registry, level=level),
                                                    multiplicity_note(effects, level),
                                                    design_note(manifest),
-                                                   withheld_note(effects)) if note)
+                                                   withheld_note(effects),
+                                                   bounds_note(effects)) if note)
     return (text + f"\n{percent_level(level)} interval: the simulation interval of the "
             "difference over the replications (Monte-Carlo uncertainty under the model's assumptions, not a "
             "forecast).\npp = percentage points; relative change = difference / baseline mean, "

@@ -10,6 +10,7 @@ import pandas as pd
 
 from srmsim.experiment.compare import (
     MAX_FOREST_VARIANTS,
+    bounds_note,
     design_note,
     effect_headings,
     effects_display,
@@ -524,7 +525,7 @@ def build(res: ExperimentResult) -> Page:
            "comparison.", "meta")
     for note in (no_spread_note(eff, res.registry, level=res.level),
                  multiplicity_note(eff, res.level),
-                 design_note(res.manifest), withheld_note(eff)):
+                 design_note(res.manifest), withheld_note(eff), bounds_note(eff)):
         if note:
             page.note(esc(note[0].upper() + note[1:]))
     page.png(res.forest_png, f"Effect of each variant against the baseline with its {level} "
