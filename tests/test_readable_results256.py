@@ -71,3 +71,83 @@ def test_an_interval_of_a_difference_of_shares_stays_within_100_pp_and_covers_as
     wide = compare_frame(runs.assign(oracle_match=runs["oracle_match"] * 4 + 1), "base",
                          ["oracle_match"])
     assert (wide["ci_high"] > 1).any() and bounds_note(wide) == ""
+
+
+def test_a_trial_on_records_tells_withheld_from_not_measured(tmp_path) -> None:
+    """A trial from records showed every blank group difference as withheld (``low``, ``c``):
+    trial_groups.csv could not tell withheld from not measured. Its ``withheld`` column names
+    the numbers withheld; the report shows ``low`` there and "not measured" where nothing was
+    measured (the whole arm's reading here). A group's value not measured where the arm's is
+    (0 of its students tested) is withheld with its partition, as a small count is. A mark
+    naming a number that is shown is refused; a file without the column (an older srmsim's)
+    reads every blank as withheld, as before."""
+    import numpy as np
+    import pytest
+
+    from srmsim.errors import SrmsimError
+    from srmsim.report.page import Page
+    from srmsim.report.trial import _withheld_marks, truth_sections
+    from srmsim.trial.groups import (
+        ALL,
+        TRUTH_OUTCOMES,
+        WITHHELD_COLUMN,
+        truth_effects,
+        withhold_small_groups,
+    )
+
+    n = 80
+    students = pd.DataFrame({"fsm": np.arange(n) < 30, "sen": np.arange(n) % 2 == 0,
+                             "eal": np.arange(n) % 3 == 0, "school": np.arange(n) % 2})
+    sizes = {ALL: n, "FSM": 30, "not FSM": 50, "SEN": 40, "not SEN": 40, "EAL": 27,
+             "not EAL": 53, "school 0": 40, "school 1": 40}
+    rows = [{"group": g, "outcome": o, "trial": v, "counterfactual": v, "students": k,
+             WITHHELD_COLUMN: ""} for g, k in sizes.items()
+            for o, v in (("attendance", 0.9), ("reading_gap_end", np.nan),
+                         ("attainment", np.nan if g == "school 1" else 0.1))]
+    analysed = np.ones(n, dtype=bool)
+    analysed[[0, 1, 2]] = False  # 3 FSM pupils left out: FSM's partition withheld
+    analysed[30:50] = False  # and 20 not FSM: the arm (23) stays
+    out = withhold_small_groups(pd.DataFrame(rows), students, students, np.ones(n, dtype=bool),
+                                analysed, all_analysed_ok=True).set_index(["group", "outcome"])
+    marks = out[WITHHELD_COLUMN]
+    assert (marks.loc[["FSM", "not FSM"]] == "trial counterfactual students").all()
+    assert marks.loc[(ALL, "reading_gap_end")] == "" and marks.loc[(ALL, "attendance")] == ""
+    assert out.loc[("SEN", "reading_gap_end"), "trial"] != out.loc[("SEN", "reading_gap_end"),
+                                                                   "trial"]  # blank, unmarked
+    assert marks.loc[("SEN", "reading_gap_end")] == ""
+    # school 1's attainment not measured where the arm's is: both schools' withheld
+    assert (marks.loc[[("school 0", "attainment"), ("school 1", "attainment")]]
+            == "trial counterfactual").all()
+    assert out.loc[("school 0", "attainment"), ["trial", "counterfactual"]].isna().all()
+
+    # the report, from a trial_groups.csv of two replications (every outcome the trial keeps)
+    table = []
+    for rep in (0, 1):
+        for g, k in ((ALL, 200.0), ("FSM", np.nan), ("not FSM", np.nan)):
+            for o in TRUTH_OUTCOMES:
+                value = np.nan if np.isnan(k) or o in ("reading_gap_end", "staff_hours") \
+                    else 0.5 + 0.01 * rep
+                table.append({"replication": rep, "group": g, "outcome": o, "trial": value,
+                              "counterfactual": 0.0 if o == "students_served"
+                              and not np.isnan(k) else value,
+                              "students": k,
+                              WITHHELD_COLUMN: "trial counterfactual students" if np.isnan(k)
+                              else "trial counterfactual" if o == "staff_hours" else ""})
+    table = pd.DataFrame(table)
+    eff = truth_effects(table.drop(columns=WITHHELD_COLUMN))
+    page = Page("t")
+    truth_sections(page, eff, "attendance", records=True,
+                   marks=_withheld_marks(table, tmp_path / "trial_groups.csv", True))
+    html = page.render()
+    reading = html[html.index("Reading gap"):][:3000]
+    assert "not measured" in reading and ">low<" not in reading.split("FSM")[0]
+    assert ">low<" in html and "is withheld" in html
+    cost = html[html.index("Cost and staff hours"):html.index("True effects by group")]
+    assert ">low<" in cost.split("staff hours<")[-1][:400]  # staff hours: withheld
+    older = Page("t")  # without the column: every blank withheld, as before
+    truth_sections(older, eff, "attendance", records=True)
+    assert "not measured" not in older.render()
+    edited = table.assign(**{WITHHELD_COLUMN: table[WITHHELD_COLUMN].where(
+        table.index != 0, "trial")})  # names a number that is shown
+    with pytest.raises(SrmsimError, match=r"trial_groups.csv: line 2: column 'withheld'"):
+        _withheld_marks(edited, tmp_path / "trial_groups.csv", True)

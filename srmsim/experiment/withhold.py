@@ -333,14 +333,16 @@ def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
     return _blank(effects, hide)
 
 
-def withhold_blank(effects: pd.DataFrame) -> pd.DataFrame:
+def withhold_blank(effects: pd.DataFrame, marked: np.ndarray | None = None) -> pd.DataFrame:
     """``effects`` computed from files that blank what they withhold (a trial's
     trial_groups.csv from real records), each row without a difference marked
     :data:`WITHHELD`: the trial report showed such a row "not measured", where an
-    experiment's report shows ``low``."""
+    experiment's report shows ``low``. ``marked``: the rows whose blanks the file says were
+    withheld (the others stay "not measured"); None, a file that does not say: every one."""
     if effects.empty:
         return effects
-    return _blank(effects, effects["difference"].isna().to_numpy())
+    blank = effects["difference"].isna().to_numpy()
+    return _blank(effects, blank if marked is None else blank & np.asarray(marked, dtype=bool))
 
 
 def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,

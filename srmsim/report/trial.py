@@ -20,7 +20,7 @@ from srmsim.experiment.outcomes import (
     format_difference,
 )
 from srmsim.experiment.withhold import LOW, NOTE, WITHHELD, withhold_blank
-from srmsim.labels import given_percent, percent_of_runs
+from srmsim.labels import excerpt, given_percent, percent_of_runs
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
 from srmsim.report.files import (
     json_mapping,
@@ -37,11 +37,14 @@ from srmsim.report.run import CONFIDENTIAL
 from srmsim.trial.groups import (
     ALL,
     COLUMNS,
+    NUMBERS,
     TRUTH_OUTCOMES,
     WITH,
+    WITHHELD_COLUMN,
     WITHOUT,
     truth_effects,
     truth_outcome,
+    withheld_cells,
 )
 from srmsim.trial.report import (
     ANALYTIC_POWER,
@@ -246,14 +249,45 @@ def _check_groups(table: pd.DataFrame, path: Path, where: Path) -> None:
     keys = ["replication", "group", "outcome"]
     got = table.sort_values(keys, kind="stable").reset_index(drop=True)
     expected = expected.sort_values(keys, kind="stable").reset_index(drop=True)
-    numbers = [c for c in expected.columns if c not in keys]
+    numbers = list(NUMBERS)
+    # (a file without the withheld column reads every blank from records as withheld: safe)
+    marks = [WITHHELD_COLUMN] if WITHHELD_COLUMN in got.columns else []
+    def text(frame: pd.DataFrame) -> np.ndarray:  # a blank mark (NaN read back) is ""
+        return frame.astype(object).where(frame.notna(), "").astype(str).to_numpy()
+
     same = len(got) == len(expected) and (
-        got[keys].astype(str).to_numpy() == expected[keys].astype(str).to_numpy()).all() and \
+        text(got[keys + marks]) == text(expected[keys + marks])).all() and \
         np.allclose(got[numbers].to_numpy(dtype=float), expected[numbers].to_numpy(dtype=float),
                     rtol=1e-8, atol=1e-12, equal_nan=True)
     if not same:
         raise SrmsimError(f"{where}: not the group detail the trial's store keeps "
                           "(hand-edited or corrupt); run the trial again")
+
+
+def _withheld_marks(table: pd.DataFrame, where: Path, records: bool
+                    ) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+    """The (group, outcome) rows of trial_groups.csv with a number withheld from real records
+    (:data:`srmsim.trial.groups.WITHHELD_COLUMN`; a file of an older srmsim has none: every
+    blank, on records), and the groups whose count of students is: their blanks read ``low``
+    and ``c``, any other blank "not measured". A mark that names no number, or a number that
+    is not blank, is refused (hand-edited or corrupt)."""
+    if WITHHELD_COLUMN in table.columns:
+        words = table[WITHHELD_COLUMN].astype(object).where(table[WITHHELD_COLUMN].notna(), "")
+        bad = ~words.map(lambda w: isinstance(w, str) and set(w.split()) <= set(NUMBERS))
+        cells = withheld_cells(table)
+        shown = cells & table[list(NUMBERS)].notna()
+        bad |= shown.any(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SrmsimError(f"{where}: line {i + 2}: column {WITHHELD_COLUMN!r} must name "
+                              f"numbers of the row ({', '.join(NUMBERS)}) that are blank, got "
+                              f"{excerpt(words.iloc[i], 40)} (hand-edited or corrupt); run the "
+                              "trial again")
+    cells = withheld_cells(table, records)
+    pair = (cells["trial"] | cells["counterfactual"]).to_numpy()
+    rows = zip(table.loc[pair, "group"].astype(str), table.loc[pair, "outcome"].astype(str),
+               strict=True)
+    return frozenset(rows), frozenset(table.loc[cells["students"], "group"].astype(str))
 
 
 def _check_no_groups(path: Path, groups: Path) -> None:
@@ -348,13 +382,15 @@ def build(path: Path) -> Page:
             raise SrmsimError(f"{groups}: a group, outcome and replication appear twice "
                               "(hand-edited or corrupt); run the trial again")
         _check_groups(table, path, groups)
-        try:
-            effects = truth_effects(table)
-        except SrmsimError as err:
-            raise SrmsimError(f"{groups}: {err}") from None
         from srmsim.store import names_records
 
-        truth_sections(page, effects, outcome, _groups_caveat(settings), names_records(meta))
+        records = names_records(meta)
+        marks = _withheld_marks(table, groups, records)
+        try:
+            effects = truth_effects(table.drop(columns=WITHHELD_COLUMN, errors="ignore"))
+        except SrmsimError as err:
+            raise SrmsimError(f"{groups}: {err}") from None
+        truth_sections(page, effects, outcome, _groups_caveat(settings), records, marks)
     else:
         _check_no_groups(path, groups)
         page.h2("Cost, staff hours and effects by group", "cost")
@@ -447,29 +483,39 @@ def _count(value: float, records: bool = False) -> str:
     return CONFIDENTIAL if records else "not measured"
 
 
-def resources_rows(all_arm: pd.DataFrame, records: bool = False
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resources_rows(all_arm: pd.DataFrame, records: bool = False,
+                   measured: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cost, staff hours and reach of the policy in the treated arm (trial run minus
     counterfactual, mean over replications): shown rows and their unrounded values. From real
     ``records`` a blank count is withheld (``c``) and a blank cost or hours ``low``, as the
-    experiment report shows them; a trial on records showed them "not measured" and "–"."""
+    experiment report shows them; a trial on records showed them "not measured" and "–".
+    ``measured``: the outcomes (and ``students``) whose blank trial_groups.csv says was not
+    withheld, "not measured" from records too."""
     eff = all_arm.set_index("outcome")
     students = float(all_arm["students"].iloc[0])
     served = float(eff.loc["students_served", "difference"]) * students
     cost, hours = (float(eff.loc[r, "difference"]) for r in ("cost", "staff_hours"))
 
-    def size(value: float, text: str) -> str:
-        return text if math.isfinite(value) else LOW if records else "not measured"
+    def withheld(*names: str) -> bool:
+        blank = [n for n in names if not math.isfinite(
+            students if n == "students" else float(eff.loc[n, "difference"]))]
+        return records and any(n not in measured for n in blank)
 
-    rows = [("treated-arm students", _count(students, records), students),
-            ("students who received any action", _count(served, records), served),
-            ("cost of actions", size(cost, OUTCOMES["cost"].format_value(cost)), cost),
-            ("staff hours", size(hours, OUTCOMES["staff_hours"].format_value(hours)), hours)]
+    def size(value: float, text: str, name: str) -> str:
+        return text if math.isfinite(value) else LOW if withheld(name) else "not measured"
+
+    rows = [("treated-arm students", _count(students, withheld("students")), students),
+            ("students who received any action",
+             _count(served, withheld("students_served", "students")), served),
+            ("cost of actions", size(cost, OUTCOMES["cost"].format_value(cost), "cost"), cost),
+            ("staff hours", size(hours, OUTCOMES["staff_hours"].format_value(hours),
+                                 "staff_hours"), hours)]
     if served > 0:
         rows += [("cost per student served",
-                  size(cost, OUTCOMES["cost"].format_value(cost / served)), cost / served),
-                 ("staff hours per student served", size(hours, f"{hours / served:,.1f} h"),
-                  hours / served)]
+                  size(cost, OUTCOMES["cost"].format_value(cost / served), "cost"),
+                  cost / served),
+                 ("staff hours per student served",
+                  size(hours, f"{hours / served:,.1f} h", "staff_hours"), hours / served)]
     shown = pd.DataFrame({"measure": [r[0] for r in rows], "value": [r[1] for r in rows]})
     return shown, pd.DataFrame({"value": [r[2] for r in rows]})
 
@@ -493,18 +539,31 @@ def _groups_caveat(settings: dict) -> str:
 
 
 def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str, caveat: str = "",
-                   records: bool = False) -> None:
+                   records: bool = False,
+                   marks: tuple[frozenset[tuple[str, str]], frozenset[str]] | None = None
+                   ) -> None:
     """Cost and staff hours, cost per unit of each outcome, and the true effects by FSM/SEN/EAL
     and school, from ``trial_groups.csv`` (the simulator's truth over replications); ``caveat``
     ends the groups' introduction (see :func:`_groups_caveat`); from real ``records`` what the
-    file left blank is withheld, shown ``low`` (:func:`withhold_blank`)."""
+    file withheld is shown ``low`` (:func:`withhold_blank`), by its ``marks``
+    (:func:`_withheld_marks`; None, an older file's: every blank), any other blank "not
+    measured"."""
+    measured: frozenset[str] = frozenset()
     if records:
-        eff = withhold_blank(eff)
+        rows = None if marks is None else np.array(
+            [(g, o) in marks[0] for g, o in zip(eff["group"].astype(str),
+                                                 eff["outcome"].astype(str), strict=True)],
+            dtype=bool)
+        eff = withhold_blank(eff, rows)
+        if marks is not None:
+            arm = eff[eff["group"] == ALL]
+            measured = frozenset(arm.loc[arm["verdict"] != WITHHELD, "outcome"].astype(str)) \
+                | (frozenset() if ALL in marks[1] else frozenset({"students"}))
     all_arm = eff[eff["group"] == ALL]
     page.h2("Cost and staff hours", "cost")
     page.p("What the policy spent on the treated arm over the run, mean over replications (the "
            "control arm is never referred, so this is all the trial's cost).")
-    shown, raw = resources_rows(all_arm, records)
+    shown, raw = resources_rows(all_arm, records, measured)
     page.table(shown, {"value"}, "trial_cost", raw=raw)
     if records and (shown["value"].isin([LOW, CONFIDENTIAL]).any()
                     or (eff["verdict"] == WITHHELD).any()):

@@ -67,6 +67,34 @@ ALL = "all treated-arm students"
 #: names of the two runs, as variant and baseline of the effects table
 WITH, WITHOUT = "with the policy", "without the policy"
 COLUMNS = ["group", "outcome", "trial", "counterfactual", "students"]
+#: the numbers of a group row, any of which real records may withhold
+NUMBERS = ("trial", "counterfactual", "students")
+#: the column naming a row's numbers withheld from real records ("trial counterfactual
+#: students", "" for none): a blank it does not name was not measured. It says no more than
+#: the blank itself (that the value is not shown), only why. trial_groups.csv of an older
+#: srmsim has none: its blanks are all withheld from records, the report's reading then.
+WITHHELD_COLUMN = "withheld"
+#: the group detail's columns, as a replication keeps them and trial_groups.csv writes them
+DETAIL_COLUMNS = [*COLUMNS, WITHHELD_COLUMN]
+
+
+def withheld_text(marked: pd.DataFrame) -> list[str]:
+    """Each row's :data:`WITHHELD_COLUMN`: the names of its :data:`NUMBERS` ``marked`` (a
+    boolean frame of those columns) as withheld, space-separated."""
+    return [" ".join(c for c, hit in zip(NUMBERS, row, strict=True) if hit)
+            for row in marked[list(NUMBERS)].to_numpy(dtype=bool)]
+
+
+def withheld_cells(table: pd.DataFrame, records: bool = True) -> pd.DataFrame:
+    """Which of ``table``'s :data:`NUMBERS` were withheld, by its :data:`WITHHELD_COLUMN`; a
+    table without it (an older srmsim's) on ``records``: every blank, as withheld."""
+    if WITHHELD_COLUMN not in table.columns:
+        blank = table[list(NUMBERS)].isna()
+        return blank if records else blank & False
+    words = table[WITHHELD_COLUMN].astype(object).where(table[WITHHELD_COLUMN].notna(), "")
+    names = words.astype(str).str.split()
+    return pd.DataFrame({c: names.map(lambda n, c=c: c in n).astype(bool) for c in NUMBERS},
+                        index=table.index)
 
 
 def group_truths(trial_students: pd.DataFrame, cf_students: pd.DataFrame,
@@ -87,7 +115,8 @@ def group_truths(trial_students: pd.DataFrame, cf_students: pd.DataFrame,
                       .rename(columns={"value": column}))
     out = frames[0].copy()
     out["counterfactual"] = frames[1]["counterfactual"].to_numpy()
-    return out[COLUMNS]
+    out[WITHHELD_COLUMN] = ""  # a simulated trial withholds nothing
+    return out[DETAIL_COLUMNS]
 
 
 #: the outcomes of :data:`TRUTH_OUTCOMES` that are shares of students, with whom each is a
@@ -192,14 +221,18 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
     ``trial_students``; not given, they are not known, and spending is withheld). A share
     nested in another shown for the same group (severe absence in persistent absence,
     :data:`srmsim.experiment.parts.NESTED`: the difference gives the pupils between) is
-    withheld where the pupils between, or any of the pair's parts, are 1 to 9."""
+    withheld where the pupils between, or any of the pair's parts, are 1 to 9. A group's value not
+    measured where the whole arm's is (0 of its students tested) is withheld so too. Each
+    row's :data:`WITHHELD_COLUMN` names the numbers withheld, so that a blank it does not name
+    reads "not measured"."""
     from srmsim.experiment.parts import NESTED, between
 
     treated = np.asarray(treated, dtype=bool)
     out = table.copy()
     labels = out["group"].astype(str)
     whole = (labels == ALL).to_numpy()
-    numbers = ["trial", "counterfactual", "students"]
+    numbers = list(NUMBERS)
+    marked = pd.DataFrame(False, index=out.index, columns=numbers)  # the cells withheld
     small = under_threshold(out["students"].to_numpy(dtype=float), threshold)
     if analysed is not None:
         masks = group_masks(trial_students[treated])
@@ -214,10 +247,12 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
         small |= few
     if (small & whole).any():  # the whole arm: nothing of this replication is written
         out[numbers] = np.nan
+        out[WITHHELD_COLUMN] = withheld_text(marked | True)
         return out
     for part in partitions(labels):
         if (small & part).any():
             out.loc[part, numbers] = np.nan
+            marked.loc[part, numbers] = True
     for column, students in (("trial", trial_students), ("counterfactual", cf_students)):
         arm = students[treated]
         masks = group_masks(arm)
@@ -297,19 +332,30 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
                 hide[i] |= not np.isfinite(actions) or not np.isfinite(w) or not np.isfinite(
                     fewest) or bool(under_threshold(
                         np.array([actions, np.floor(w), np.floor(fewest)]), threshold).any())
+        # a group's value not measured where the arm's is (none of its students tested, say)
+        # is a count of 0 of them: withheld with its partition, as a small count is; "not
+        # measured" is left only where the whole arm's is too (nobody's)
+        value = out[column].to_numpy(dtype=float)
+        arm_value = dict(zip(out.loc[whole, "outcome"], value[whole], strict=True))
+        measured = np.array([np.isfinite(arm_value.get(o, np.nan)) for o in out["outcome"]],
+                            dtype=bool)
+        hide |= ~whole & ~np.isfinite(value) & measured & ~marked[column].to_numpy()
         for outcome in out["outcome"][hide].unique():
             same = (out["outcome"] == outcome).to_numpy()
             if (hide & same & whole).any():
                 out.loc[same, column] = np.nan
+                marked.loc[same, column] = True
                 continue
             for part in partitions(labels):
                 if (hide & same & part).any():
                     out.loc[same & part, column] = np.nan
+                    marked.loc[same & part, column] = True
+    out[WITHHELD_COLUMN] = withheld_text(marked)
     return out
 
 
 def collect(rows: list[dict[str, Any]], key: str = "_groups",
-            columns: list[str] = COLUMNS) -> pd.DataFrame | None:
+            columns: list[str] = DETAIL_COLUMNS) -> pd.DataFrame | None:
     """The ``key`` tables (of ``columns``) of finished replication rows, one long table with a
     ``replication`` column; None when no row carries one."""
     frames = [r[key].assign(replication=r["replication"]) for r in rows

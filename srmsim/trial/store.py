@@ -312,19 +312,34 @@ class TrialStore(RunStore):
         ``recorded``, unless an older srmsim stored it): a missing, damaged, edited or foreign
         file would otherwise leave the replication out of trial_groups.csv, or pass its
         numbers off as the simulation's."""
-        from srmsim.trial.groups import COLUMNS
+        from srmsim.store import names_records
+        from srmsim.trial.groups import (
+            COLUMNS,
+            DETAIL_COLUMNS,
+            NUMBERS,
+            WITHHELD_COLUMN,
+            withheld_cells,
+            withheld_text,
+        )
 
         path = self.groups_path(replication)
         hint = self.rerun_hint(self.run_path(VARIANT, replication))
         groups = self._read_detail(path, replication, "group detail", hint)
-        numeric = ("trial", "counterfactual", "students")
-        if list(groups.columns) != COLUMNS or groups[["group", "outcome"]].isna().any(axis=None) \
-                or not all(pd.api.types.is_numeric_dtype(groups[c]) for c in numeric):
+        older = list(groups.columns) == COLUMNS  # an srmsim before the withheld column
+        marks = groups[WITHHELD_COLUMN] if WITHHELD_COLUMN in groups.columns else None
+        if not (older or list(groups.columns) == DETAIL_COLUMNS) \
+                or groups[["group", "outcome"]].isna().any(axis=None) \
+                or not all(pd.api.types.is_numeric_dtype(groups[c]) for c in NUMBERS) \
+                or (marks is not None and not marks.map(
+                    lambda m: isinstance(m, str) and set(m.split()) <= set(NUMBERS)).all()):
             raise SrmsimError(f"{path}: not a trial's group detail (columns "
-                              f"{list(groups.columns)[:10]}, expected {COLUMNS} with numbers in "
-                              f"{list(numeric)}; hand-edited or corrupt); {hint}")
+                              f"{list(groups.columns)[:10]}, expected {DETAIL_COLUMNS} with "
+                              f"numbers in {list(NUMBERS)}; hand-edited or corrupt); {hint}")
         if recorded is not None:
             self.check_detail(path, recorded, VARIANT, replication, hint)
+        if older:  # its blanks from real records are withheld, as that srmsim's report read
+            groups = groups.assign(**{WITHHELD_COLUMN: withheld_text(withheld_cells(
+                groups, names_records(self.manifest())))})
         return groups
 
     def read_subgroups(self, replication: int, recorded: str | None) -> pd.DataFrame:
