@@ -41,6 +41,9 @@ def _independent(runs: pd.DataFrame, variant: str, baseline: str, outcome: str,
     if len(d) >= 2:
         lo, hi = stats.t.interval(level, len(d) - 1, loc=d.mean(), scale=stats.sem(d)) \
             if d.std() > 0 else (d.mean(), d.mean())
+        if OUTCOMES[outcome].scale == "share" and ((a >= 0) & (a <= 1) & (b >= 0)
+                                                   & (b <= 1)).all():
+            lo, hi = max(lo, -1.0), min(hi, 1.0)  # two shares differ by at most 100 pp
         out |= {"ci_low": lo, "ci_high": hi}
     return out
 
