@@ -69,12 +69,33 @@ def test_a_study_file_without_its_kind_is_not_read_as_a_scenario(tmp_path, capsy
     assert not (tmp_path / "o").exists()
 
 
-def test_a_learned_chooser_without_scikit_learn_is_refused_before_the_study(tmp_path, capsys,
-                                                                            monkeypatch):
+#: each kind of study of a learned-chooser scenario ``s.yaml``, and the scenario's key its
+#: refusal names
+LEARNED_STUDIES = {
+    "experiment": ({"name": "e", "scenario": "s.yaml", "baseline": "none", "replications": 2,
+                    "outcomes": ["attendance"],
+                    "variants": {"none": {"policy": None}, "learned": {}}},
+                   "variants.learned.policy"),
+    "trial": ({"name": "t", "scenario": "s.yaml", "randomise": {"unit": "schools"},
+               "outcome": "attendance_rate", "replications": 2,
+               "overrides": {"trust.n_schools": 4}}, "scenario: policy"),
+    "optimise": ({"name": "o", "scenario": "s.yaml", "replications": 1,
+                  "levers": {"policy.parameters.attendance_threshold": {"low": 0.85,
+                                                                        "high": 0.95}},
+                  "objectives": {"attendance": "maximise"}, "search": {"trials": 2, "batch": 2},
+                  "reevaluate": {"replications": 2, "front_max": 1}}, "scenario: policy"),
+}
+
+
+@pytest.mark.parametrize("command", list(LEARNED_STUDIES))
+def test_a_learned_chooser_without_scikit_learn_is_refused_before_the_study(
+        tmp_path, capsys, monkeypatch, command):
     """Without scikit-learn (a `[notebooks]`-only install did not have it), every run of a
     variant with a learned chooser failed in turn, and the experiment stopped with "6 runs
-    failed (errors in failures/)" and a results folder of failures: refused at once now,
-    nothing written, naming the variant's step."""
+    failed (errors in failures/)" and a results folder of failures; each of a trial's
+    replications failed too ("2 failed (see trial_runs.csv, column error)"), and an
+    optimisation named the scenario's chooser as a lever's ("levers: policy.workflows...").
+    Each is refused at once by the experiment's check, naming the step; nothing written."""
     import importlib.util
 
     data = tiny_policy_scenario()
@@ -84,20 +105,20 @@ def test_a_learned_chooser_without_scikit_learn_is_refused_before_the_study(tmp_
         "chooser": {"kind": "learned", "measure": "attendance_rate", "target": "absence",
                     "features": ["fsm", "attendance_rate"]}}]
     (tmp_path / "s.yaml").write_text(dump_yaml(data))
-    study = tmp_path / "e.yaml"
-    study.write_text(dump_yaml({"name": "e", "scenario": "s.yaml", "baseline": "none",
-                                "replications": 2, "outcomes": ["attendance"],
-                                "variants": {"none": {"policy": None}, "learned": {}}}))
+    spec, key = LEARNED_STUDIES[command]
+    study = tmp_path / f"{command}.yaml"
+    study.write_text(dump_yaml(spec))
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "sklearn" else real(name, *a))
     out = tmp_path / "o"
-    err = cli_refuses(capsys, ["experiment", str(study), "--out", str(out), "--quiet",
-                               "--workers", "1"],
-                      contains=f"{study}: variants.learned.policy.workflows.attendance.steps[0]."
-                               "chooser: a learned chooser needs scikit-learn")
-    assert len(err.strip().splitlines()) == 1, err
+    said = (f"{study}: {key}.workflows.attendance.steps[0].chooser: a learned chooser needs "
+            "scikit-learn")
+    err = cli_refuses(capsys, [command, str(study), "--out", str(out), "--quiet",
+                               "--workers", "1"], contains=said)
+    assert len(err.strip().splitlines()) == 1 and "levers" not in err, err
     assert not out.exists()
+    cli_refuses(capsys, ["validate", str(study)], contains=said)
     monkeypatch.setattr(importlib.util, "find_spec", real)  # installed: the file is valid
     assert main(["validate", str(study)]) == 0
 

@@ -212,50 +212,6 @@ def test_report_out_naming_a_folder_is_refused_naming_the_folder(tmp_path, capsy
     assert folder_bytes(tmp_path) == before
 
 
-@pytest.mark.parametrize("command", ["trial", "optimise"])
-def test_a_learned_chooser_without_scikit_learn_is_refused_before_a_trial_or_search(
-        tmp_path, capsys, monkeypatch, command: str):
-    """Without scikit-learn an experiment was refused up front (helper 245), but each of a
-    trial's replications failed in turn ("2 failed (see trial_runs.csv, column error)"), and
-    an optimisation named the scenario's chooser as a lever's ("levers: policy.workflows...").
-    Both are refused by the experiment's check, naming the scenario's step; nothing written."""
-    import importlib.util
-
-    from conftest import tiny_policy_scenario
-
-    from srmsim.yamlio import dump_yaml
-
-    data = tiny_policy_scenario()
-    data["policy"]["rules"]["low_attendance"]["cadence"] = "termly"
-    data["policy"]["workflows"]["attendance"]["steps"] = [{
-        "candidates": ["parent_text", "parent_meeting"], "weeks": 3,
-        "chooser": {"kind": "learned", "measure": "attendance_rate", "target": "absence",
-                    "features": ["fsm", "attendance_rate"]}}]
-    (tmp_path / "s.yaml").write_text(dump_yaml(data))
-    study = tmp_path / f"{command}.yaml"
-    study.write_text(dump_yaml(
-        {"name": "t", "scenario": "s.yaml", "randomise": {"unit": "schools"},
-         "outcome": "attendance_rate", "replications": 2, "overrides": {"trust.n_schools": 4}}
-        if command == "trial" else
-        {"name": "o", "scenario": "s.yaml", "replications": 1,
-         "levers": {"policy.parameters.attendance_threshold": {"low": 0.85, "high": 0.95}},
-         "objectives": {"attendance": "maximise"}, "search": {"trials": 2, "batch": 2},
-         "reevaluate": {"replications": 2, "front_max": 1}}))
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "sklearn" else real(name, *a))
-    out = tmp_path / "out"
-    said = (f"{study}: scenario: policy.workflows.attendance.steps[0].chooser: a learned "
-            "chooser needs scikit-learn")
-    err = cli_refuses(capsys, [command, str(study), "--out", str(out), "--quiet",
-                               "--workers", "1"], said)
-    assert len(err.strip().splitlines()) == 1 and "levers" not in err, err
-    assert not out.exists()
-    cli_refuses(capsys, ["validate", str(study)], said)
-    monkeypatch.setattr(importlib.util, "find_spec", real)  # installed: the file is valid
-    assert main(["validate", str(study)]) == 0
-
-
 def test_an_ignored_pair_of_columns_one_once_case_is_ignored_is_no_duplicate(tmp_path, capsys):
     """The mapping's ``ignore`` names columns never imported: a pair of them is read as
     before (validate rejects an unmapped pair it does not ignore, as thresholds refuses it)."""

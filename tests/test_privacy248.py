@@ -49,11 +49,13 @@ PRICED = ("staff_hours", "cost")
 SPENT = (*PRICED, "cost_each")
 
 
-def twenty_records(folder: Path) -> Path:
+def one_school_records(folder: Path, pupils: int = 20) -> Path:
+    """``pupils`` (even) Year 7 pupils of one school, half of each sex, about 30% FSM."""
     rng = np.random.default_rng(3)
     path = folder / "records.parquet"
-    pd.DataFrame({"school": ["URN100001"] * 20, "year_group": [7] * 20,
-                  "sex": list("FM" * 10), "fsm": rng.random(20) < 0.3}).to_parquet(path)
+    pd.DataFrame({"school": ["URN100001"] * pupils, "year_group": [7] * pupils,
+                  "sex": list("FM" * (pupils // 2)),
+                  "fsm": rng.random(pupils) < 0.3}).to_parquet(path)
     return path
 
 
@@ -78,7 +80,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """An experiment on the 20 pupils: no policy, escalation (12 actions a run) and the
     escalation at 0.8 (6.5 a run); the results folder and what the command printed."""
     folder = tmp_path_factory.mktemp("records")
-    escalation_scenario(folder, twenty_records(folder), [7])
+    escalation_scenario(folder, one_school_records(folder), [7])
     exp = {"name": "privacy248", "scenario": "scenario.yaml", "baseline": "no_policy",
            "replications": 2, "seed": 1, "outcomes": [*PRICED, *DEFINITIONS],
            "variants": {"no_policy": {"policy": None}, "escalation": {},
@@ -153,7 +155,7 @@ def test_a_run_report_from_records_withholds_hours_and_cost_of_few_actions(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The run of 6 actions: its report printed the trust's staff hours and cost (and per
     student served). Its folder's parent, made by the command, is owner-only too."""
-    path = escalation_scenario(tmp_path, twenty_records(tmp_path), [7])
+    path = escalation_scenario(tmp_path, one_school_records(tmp_path), [7])
     scenario = yaml.safe_load(path.read_text())
     scenario["policy"]["parameters"]["attendance_threshold"] = 0.8
     path.write_text(yaml.safe_dump(scenario))

@@ -30,7 +30,7 @@ from srmsim.cli import main
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import cli_refuses  # noqa: E402
 from test_privacy239 import escalation_scenario  # noqa: E402
-from test_privacy248 import run_on_records, twenty_records  # noqa: E402
+from test_privacy248 import one_school_records, run_on_records  # noqa: E402
 
 #: the module's studies on records are built once, on one worker
 pytestmark = pytest.mark.xdist_group("privacy253")
@@ -49,7 +49,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """An experiment on the 20 pupils: no policy, the escalation (about 12 actions and 13
     weeks of action a run) and the short escalation (about 20 actions, 7 weeks)."""
     folder = tmp_path_factory.mktemp("records")
-    escalation_scenario(folder, twenty_records(folder), [7])
+    escalation_scenario(folder, one_school_records(folder), [7])
     exp = {"name": "privacy253", "scenario": "scenario.yaml", "baseline": "no_policy",
            "replications": 2, "seed": 1, "outcomes": ["staff_hours", "cost"],
            "variants": {"no_policy": {"policy": None}, "escalation": {},
@@ -114,7 +114,7 @@ def test_a_run_report_and_a_trial_reckon_the_weeks_and_say_not_measured(
     is withheld."""
     from srmsim.trial.groups import ALL, withhold_small_groups
 
-    path = escalation_scenario(tmp_path, twenty_records(tmp_path), [7])
+    path = escalation_scenario(tmp_path, one_school_records(tmp_path), [7])
     scenario = yaml.safe_load(path.read_text())
     scenario["policy"]["parameters"]["attendance_threshold"] = 0.92
     scenario["policy"]["workflows"]["attendance"]["steps"] = SHORT_STEPS

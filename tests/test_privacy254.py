@@ -26,7 +26,7 @@ from srmsim.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_privacy239 import escalation_scenario  # noqa: E402
-from test_privacy248 import run_on_records, twenty_records  # noqa: E402
+from test_privacy248 import one_school_records, run_on_records  # noqa: E402
 
 #: the module's studies on records are built once, on one worker
 pytestmark = pytest.mark.xdist_group("privacy254")
@@ -63,7 +63,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """An experiment on the 20 pupils: no policy, the meeting alone and the meeting then the
     visit (both at a threshold of 0.95: 10 or more actions and weeks a run)."""
     folder = tmp_path_factory.mktemp("records")
-    escalation_scenario(folder, twenty_records(folder), [7])
+    escalation_scenario(folder, one_school_records(folder), [7])
     exp = {"name": "privacy254", "scenario": "scenario.yaml", "baseline": "no_policy",
            "replications": 2, "seed": 1,
            "outcomes": ["staff_hours", "cost", "students_served", *DEFINITIONS],
@@ -171,7 +171,7 @@ def test_a_run_report_and_a_trial_withhold_spending_of_few_of_a_kind(
 
     from srmsim.trial.groups import ALL, withhold_small_groups
 
-    path = escalation_scenario(tmp_path, twenty_records(tmp_path), [7])
+    path = escalation_scenario(tmp_path, one_school_records(tmp_path), [7])
     scenario = yaml.safe_load(path.read_text())
     scenario["policy"]["parameters"]["attendance_threshold"] = 0.92  # 14 actions, 8 visits
     scenario["policy"]["workflows"]["attendance"]["steps"] = TWO_KINDS

@@ -24,7 +24,7 @@ from srmsim.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_privacy239 import escalation_scenario  # noqa: E402
-from test_privacy248 import run_on_records  # noqa: E402
+from test_privacy248 import one_school_records, run_on_records  # noqa: E402
 
 #: the module's studies on records are built once, on one worker
 pytestmark = pytest.mark.xdist_group("privacy257")
@@ -37,17 +37,9 @@ WIDE = {"dynamics.absence_engagement": 3, "dynamics.absence_logit": -1.5}
 WIDER = {"dynamics.absence_engagement": 2.5, "dynamics.absence_logit": -1.5}
 
 
-def sixty_records(folder: Path) -> Path:
-    rng = np.random.default_rng(3)
-    path = folder / "records.parquet"
-    pd.DataFrame({"school": ["URN100001"] * 60, "year_group": [7] * 60,
-                  "sex": list("FM" * 30), "fsm": rng.random(60) < 0.3}).to_parquet(path)
-    return path
-
-
 def scenario(folder: Path, dynamics: dict | None = None) -> Path:
     """No policy, one year, the 60 pupils' trust; ``dynamics`` (``dynamics.x: v``) set."""
-    path = escalation_scenario(folder, sixty_records(folder), [7])
+    path = escalation_scenario(folder, one_school_records(folder, 60), [7])
     s = yaml.safe_load(path.read_text())
     s["policy"] = None
     s["dynamics"] = {k.split(".", 1)[1]: v for k, v in (dynamics or {}).items()}

@@ -41,11 +41,21 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
+from srmsim.experiment.parts import (
+    BETWEEN_EMPTY,
+    BETWEEN_FEWEST,
+    EMPTY,
+    FEWEST,
+    between,
+    counted_conditions,
+    parts,
+)
+
 __all__ = ["ACTIONS", "ACTION_WEEKS", "COLUMN_SCALES", "Cohort", "GROUPS", "KIND_LEAST",
-           "OUTCOMES", "Outcome", "RESOURCES", "SCALES", "action_weeks", "actions_started", "columns_read",
-           "format_difference", "format_relative", "format_value", "get_outcome",
-           "group_cohorts", "measure", "measure_groups", "significant_decimals",
-           "student_action_weeks"]
+           "OUTCOMES", "Outcome", "RESOURCES", "SCALES", "WITHHOLDING", "action_weeks",
+           "actions_started", "columns_read", "format_difference", "format_relative",
+           "format_value", "get_outcome", "group_cohorts", "measure", "measure_groups",
+           "significant_decimals", "student_action_weeks", "withholding_counts"]
 
 Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "days",
                 "requests", "per_week", "number"]
@@ -497,6 +507,9 @@ def student_action_weeks(students: pd.DataFrame, dearest: Mapping[str, float] | 
 #: the run row's (and each group row's) fewest actions started, or weeks of action, of any one
 #: priced kind the policy's workflows use (:func:`student_kind_counts`)
 KIND_LEAST = "fewest_of_a_kind"
+#: the columns of a run row and of each group row that only withholding on records reads
+#: (:func:`withholding_counts`), in this order
+WITHHOLDING = (ACTIONS, ACTION_WEEKS, KIND_LEAST, FEWEST, EMPTY, BETWEEN_FEWEST, BETWEEN_EMPTY)
 
 #: the events that end a course of action, with the minutes and cost charged to it
 COURSE_ENDS = ("reviewed", "closed", "open_at_end")
@@ -679,52 +692,49 @@ def _by_value(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, np.append(bounds, len(values))
 
 
+def withholding_counts(cohort: Cohort, outcomes: Sequence[Outcome], dearest: Any,
+                       kinds: np.ndarray | None = None,
+                       rows: np.ndarray | None = None) -> dict[str, float]:
+    """What withholding on records reads of ``cohort`` (a run's trust, or one group of it):
+    the actions started for its students (:func:`actions_started`), the action-weeks their
+    staff hours are of (:func:`action_weeks`, ``dearest``: the run summary's
+    ``dearest_week``), and given the run's ``kinds`` (:func:`run_kind_counts`, a run on
+    records; ``rows``: the cohort's rows of it, None for all) the fewest of a kind
+    (:func:`fewest_of_a_kind`) and the parts of the conditions the ``outcomes`` count and of
+    the nested shares they publish (:mod:`srmsim.experiment.parts`); NaN without ``kinds``.
+    One reckoning for a run's row and its group rows."""
+    private = kinds is not None
+    part, empty = parts(cohort, counted_conditions(outcomes) if private else [])
+    nested_part, nested_empty = between(cohort, [o.name for o in outcomes] if private else [])
+    return {ACTIONS: actions_started(cohort.students),
+            ACTION_WEEKS: action_weeks(cohort.students, dearest),
+            KIND_LEAST: math.nan if kinds is None else fewest_of_a_kind(kinds, rows),
+            FEWEST: part, EMPTY: empty, BETWEEN_FEWEST: nested_part, BETWEEN_EMPTY: nested_empty}
+
+
 def measure_groups(result: Any, outcomes: Sequence[str | Outcome],
                    kinds: np.ndarray | None = None) -> pd.DataFrame:
-    """Long table ``group, outcome, value, students, actions_started, action_weeks,
-    fewest_of_a_kind, fewest_in_a_part, empty_parts, fewest_between, empty_between``: every
-    outcome in every subgroup, with the group's students, the actions started for them
-    (:func:`actions_started`) and the action-weeks their staff hours are of
-    (:func:`action_weeks`); given the run's ``kinds`` (:func:`run_kind_counts`, a run on
-    records), the fewest of a kind (:func:`fewest_of_a_kind`), the parts of the conditions
-    counted and of the nested shares (:mod:`srmsim.experiment.parts`), which only withholding
-    reads (NaN otherwise)."""
+    """Long table ``group, outcome, value, students`` and what withholding reads
+    (:func:`withholding_counts`: ``actions_started, action_weeks, fewest_of_a_kind,
+    fewest_in_a_part, empty_parts, fewest_between, empty_between``): every outcome in every
+    subgroup; ``kinds``: the run's :func:`run_kind_counts` (a run on records), else None."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
     columns = columns_read(entries)
     # (a trial's arm, measured without a run summary, keeps only the values: COLUMNS)
-    from srmsim.experiment.parts import (
-        BETWEEN_EMPTY,
-        BETWEEN_FEWEST,
-        EMPTY,
-        FEWEST,
-        between,
-        counted_conditions,
-        parts,
-    )
-
-    summary = getattr(result, "summary", None) or {}
-    dearest = summary.get("dearest_week")
-    conditions = counted_conditions(entries) if kinds is not None else []
-    nested = [e.name for e in entries] if kinds is not None else []
+    dearest = (getattr(result, "summary", None) or {}).get("dearest_week")
     everyone = result.students.index
     rows = []
     for group, cohort in group_cohorts(result, None if columns is None else columns
                                        | {"interventions", "staff_minutes", "cost"}).items():
         values = measure(result, entries, cohort)
-        actions = actions_started(cohort.students)
-        weeks = action_weeks(cohort.students, dearest)
-        fewest = (math.nan if kinds is None
-                  else fewest_of_a_kind(kinds, everyone.get_indexer(cohort.students.index)))
-        part, empty = parts(cohort, conditions)
-        nested_part, nested_empty = between(cohort, nested)
+        counts = withholding_counts(
+            cohort, entries, dearest, kinds,
+            None if kinds is None else everyone.get_indexer(cohort.students.index))
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,
-                         "students": len(cohort.students), ACTIONS: actions,
-                         ACTION_WEEKS: weeks, KIND_LEAST: fewest, FEWEST: part, EMPTY: empty,
-                         BETWEEN_FEWEST: nested_part, BETWEEN_EMPTY: nested_empty})
-    return pd.DataFrame(rows, columns=["group", "outcome", "value", "students", ACTIONS,
-                                       ACTION_WEEKS, KIND_LEAST, FEWEST, EMPTY,
-                                       BETWEEN_FEWEST, BETWEEN_EMPTY])
+                         "students": len(cohort.students), **counts})
+    return pd.DataFrame(rows, columns=["group", "outcome", "value", "students",
+                                       *WITHHOLDING])
 
 
 def run_kind_counts(result: Any) -> np.ndarray:

@@ -27,11 +27,12 @@ import hashlib
 import math
 from collections.abc import Callable, Collection, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from srmsim.experiment.outcomes import Cohort, Outcome
+if TYPE_CHECKING:  # (outcomes imports this module's column names)
+    from srmsim.experiment.outcomes import Cohort, Outcome
 
 #: the run row's (and each group row's) fewest pupils of a condition, not of it, or of a
 #: part that is not empty
@@ -41,7 +42,7 @@ EMPTY = "empty_parts"
 #: the most conditions a study's parts are reckoned for (2 ** 16 parts); beyond, few
 MOST_CONDITIONS = 16
 
-Condition = Callable[[Cohort], np.ndarray]
+Condition = Callable[["Cohort"], np.ndarray]
 
 #: built-in shares nested in another over the same pupils, inner to outer: the severely absent
 #: are persistently absent, and so are the FSM persistently absent (the trust's persistent

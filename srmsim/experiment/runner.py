@@ -14,7 +14,6 @@ about 1.7 ms, a process-pool round trip more), and each finished run is stored a
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import traceback
@@ -59,26 +58,12 @@ def run_one(task: RunTask) -> dict[str, Any]:
 
     from srmsim.experiment.custom import build_outcomes
     from srmsim.experiment.outcomes import (
-        ACTION_WEEKS,
-        ACTIONS,
-        KIND_LEAST,
         OUTCOMES,
         Cohort,
-        action_weeks,
-        actions_started,
-        fewest_of_a_kind,
         measure,
         measure_groups,
         run_kind_counts,
-    )
-    from srmsim.experiment.parts import (
-        BETWEEN_EMPTY,
-        BETWEEN_FEWEST,
-        EMPTY,
-        FEWEST,
-        between,
-        counted_conditions,
-        parts,
+        withholding_counts,
     )
     from srmsim.model import TrustModel
 
@@ -100,16 +85,11 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row.update({f"{BEYOND_PREFIX}{o.name}": True for o in outcomes
                     if getattr(o.measure, "beyond", False)})
         row["students"] = len(result.students)
-        row[ACTIONS] = actions_started(result.students)
-        row[ACTION_WEEKS] = action_weeks(result.students, result.summary.get("dearest_week"))
-        # what only withholding on records reads (a join of the events to the students)
+        # what withholding reads; each kind's count only on records (the events joined)
         private = task.private or bool(scenario.population.records)
         kinds = run_kind_counts(result) if private else None
-        row[KIND_LEAST] = fewest_of_a_kind(kinds) if kinds is not None else math.nan
-        row[FEWEST], row[EMPTY] = parts(Cohort.of(result), counted_conditions(outcomes)
-                                        if private else [])
-        row[BETWEEN_FEWEST], row[BETWEEN_EMPTY] = between(
-            Cohort.of(result), [o.name for o in outcomes] if private else [])
+        row.update(withholding_counts(Cohort.of(result), outcomes,
+                                      result.summary.get("dearest_week"), kinds))
         row["error"] = ""
         row["_groups"] = measure_groups(result, outcomes, kinds)
         row["_weekly"] = with_backlog(trust_weeks(result.weekly), result.requests_weekly)

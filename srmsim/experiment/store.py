@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.experiment.outcomes import ACTION_WEEKS, ACTIONS, KIND_LEAST, OUTCOMES
+from srmsim.experiment.outcomes import OUTCOMES, WITHHOLDING
 from srmsim.inputs import whole
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
@@ -56,10 +56,7 @@ DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"
 #: a paired interval needs two
 MIN_PAIRED_RUNS = 2
 #: the run row's own columns besides its outcomes (what running and storing a run add)
-#: (the parts of srmsim.experiment.parts, named here: that module reads the outcomes)
-RUN_COLUMNS = (*FAILURE_FIELDS, "students", ACTIONS, ACTION_WEEKS, KIND_LEAST,
-               "fewest_in_a_part", "empty_parts", "fewest_between", "empty_between",
-               "experiment_hash")
+RUN_COLUMNS = (*FAILURE_FIELDS, "students", *WITHHOLDING, "experiment_hash")
 #: the manifest's key for why the runner stopped adding replications; None from the start of a
 #: ``sequential:`` experiment's session until its stopping rule decides (a killed one leaves
 #: None). Older srmsim did not write it.
